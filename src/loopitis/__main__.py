@@ -1,0 +1,3 @@
+from loopitis.cli import main
+
+main()
