@@ -3,6 +3,7 @@
     LoopitisError
     ├── ConfigError            a setting is missing or wrong; the process stops
     ├── InvalidField           one request field breaks a rule (HTTP 400)
+    ├── InvalidRequest         several fields break rules (HTTP 400)
     ├── NotFound               an unknown job or execution (HTTP 404)
     └── DependencyUnavailable  Postgres or Kafka cannot be reached (retryable)
         ├── StorageUnavailable
@@ -37,6 +38,14 @@ class InvalidField(LoopitisError):
         self.field = field
         self.message = message
         self.details = details
+
+
+class InvalidRequest(LoopitisError):
+    """Several fields of one request break rules; all are reported at once."""
+
+    def __init__(self, problems: list[InvalidField]) -> None:
+        super().__init__("; ".join(problem.message for problem in problems))
+        self.problems = problems
 
 
 class NotFound(LoopitisError):

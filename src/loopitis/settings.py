@@ -88,7 +88,9 @@ class Settings(BaseSettings):
         if self.env != "production":
             return self
         if self.password.lower() in PLACEHOLDER_PASSWORDS:
-            raise ValueError("password: a placeholder password is refused in production")
+            raise ValueError(
+                "password: a placeholder password is refused in production"
+            )
         if len(self.password) < MIN_PRODUCTION_PASSWORD_LENGTH:
             raise ValueError(
                 f"password: production needs at least "

@@ -1,0 +1,1 @@
+"""The consumer: owns the jobs of its partitions, fires and records their callbacks."""

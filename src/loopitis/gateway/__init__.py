@@ -1,0 +1,1 @@
+"""The HTTP gateway: validates jobs, stores them, publishes their events."""

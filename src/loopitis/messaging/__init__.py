@@ -1,0 +1,1 @@
+"""Kafka: job events, and the partitions that decide which consumer owns a job."""

@@ -1,0 +1,1 @@
+"""The shared model: values and rules that every service agrees on."""

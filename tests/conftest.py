@@ -1,0 +1,100 @@
+"""Session fixtures: real Postgres, a real Kafka-protocol broker, a real stack."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from loopitis.local.ports import free_port
+from loopitis.storage.migrate import alembic_config
+from support.receiver import Receiver
+from support.servers import kafka_server, postgres_server
+from support.stack import Stack, stack_env
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(workdir: Path) -> Iterator[str]:
+    with postgres_server(workdir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(workdir: Path) -> Iterator[str]:
+    with kafka_server(workdir) as (bootstrap, _):
+        yield bootstrap
+
+
+def _with_database(server_url: str, name: str) -> str:
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def create_database(server_url: str) -> str:
+    """A new, migrated database on the server; returns its URL."""
+    name = f"loopitis_test_{uuid.uuid4().hex[:10]}"
+    connection = await asyncpg.connect(server_url)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    url = _with_database(server_url, name)
+    from alembic import command
+
+    sqlalchemy_url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+    import asyncio
+
+    await asyncio.to_thread(command.upgrade, alembic_config(sqlalchemy_url), "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_url: str) -> str:
+    return await create_database(postgres_url)
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    database_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One gateway and one consumer shared by the end-to-end tests."""
+    topic = f"loopitis-test-{uuid.uuid4().hex[:8]}"
+    env = stack_env(database_url, kafka_bootstrap, topic)
+    running = Stack(env, tmp_path_factory.mktemp("stack"), free_port())
+    running.env["LOOPITIS_PUBLIC_URL"] = running.base_url
+    try:
+        running.start_gateway()
+        running.start_consumer()
+        running.wait_for_partitions(6)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=stack.base_url, auth=stack.auth, timeout=10
+    ) as client:
+        yield client
