@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import httpx
 import pytest
+
 from support.receiver import (
     Receiver,
     TlsKind,
