@@ -123,6 +123,8 @@ class Scheduler:
         # that was claimed for a partition it is giving up.
         self._claiming = asyncio.Lock()
         self._stopping = False
+        # Set whenever the owned partitions change, so health shows it at once.
+        self.ownership_changed = asyncio.Event()
 
     @property
     def jobs_scheduled(self) -> int:
@@ -136,6 +138,7 @@ class Scheduler:
         self.owned |= added
         self._unloaded |= added
         self._refill_now.set()
+        self.ownership_changed.set()
 
     async def revoke(self, partitions: Iterable[int]) -> None:
         """Stop firing the jobs of ``partitions``; let their calls finish first."""
@@ -147,6 +150,7 @@ class Scheduler:
             self._unloaded -= lost
             for job_id in [j.id for j in self._jobs.values() if j.partition in lost]:
                 del self._jobs[job_id]
+        self.ownership_changed.set()
         left = await self._dispatcher.drain(lost, self._grace_s)
         await self._recorder.flush()
         log.info(

@@ -214,6 +214,7 @@ class ConsumerWorker:
     ) -> None:
         host, pid = socket.gethostname(), os.getpid()
         while True:
+            scheduler.ownership_changed.clear()
             try:
                 await store.heartbeat(
                     pool,
@@ -226,7 +227,7 @@ class ConsumerWorker:
                 )
             except StorageUnavailable as exc:
                 self._postgres.mark_down(str(exc))
-            await asyncio.sleep(HEARTBEAT_EVERY_S)
+            await _wait(scheduler.ownership_changed, HEARTBEAT_EVERY_S)
 
     async def _forget(self, pool: asyncpg.Pool) -> None:
         # If Postgres is down the row goes stale and health stops listing it.
