@@ -10,6 +10,8 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -94,10 +96,11 @@ class ConsumerWorker:
         )
         recorder.start()
         tasks = [
-            asyncio.create_task(scheduler.run(), name="scheduler"),
-            asyncio.create_task(scheduler.refill_forever(), name="refill"),
-            asyncio.create_task(
-                self._heartbeat_forever(pool, scheduler, dispatcher), name="heartbeat"
+            _supervised("scheduler", scheduler.run),
+            _supervised("refill", scheduler.refill_forever),
+            _supervised(
+                "heartbeat",
+                lambda: self._heartbeat_forever(pool, scheduler, dispatcher),
             ),
         ]
         consumer = await self._join(scheduler)
@@ -233,6 +236,23 @@ class ConsumerWorker:
         # If Postgres is down the row goes stale and health stops listing it.
         with contextlib.suppress(StorageUnavailable):
             await store.leave(pool, self.consumer_id)
+
+
+def _supervised(
+    name: str, loop: Callable[[], Coroutine[Any, Any, None]]
+) -> asyncio.Task[None]:
+    """Run a background loop; if it fails, log why and start it again."""
+
+    async def keep_running() -> None:
+        while True:
+            try:
+                await loop()
+                return
+            except Exception:
+                log.exception("the %s loop failed; restarting it in 1 s", name)
+                await asyncio.sleep(1.0)
+
+    return asyncio.create_task(keep_running(), name=name)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
