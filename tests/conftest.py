@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from loopitis.local.ports import free_port
-from loopitis.storage.migrate import alembic_config
+from support.database import create_database
 from support.receiver import Receiver
 from support.servers import kafka_server, postgres_server
 from support.stack import Stack, stack_env
@@ -32,28 +32,6 @@ def postgres_url(workdir: Path) -> Iterator[str]:
 def kafka_bootstrap(workdir: Path) -> Iterator[str]:
     with kafka_server(workdir) as (bootstrap, _):
         yield bootstrap
-
-
-def _with_database(server_url: str, name: str) -> str:
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def create_database(server_url: str) -> str:
-    """A new, migrated database on the server; returns its URL."""
-    name = f"loopitis_test_{uuid.uuid4().hex[:10]}"
-    connection = await asyncpg.connect(server_url)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    url = _with_database(server_url, name)
-    from alembic import command
-
-    sqlalchemy_url = "postgresql+asyncpg://" + url.split("://", 1)[1]
-    import asyncio
-
-    await asyncio.to_thread(command.upgrade, alembic_config(sqlalchemy_url), "head")
-    return url
 
 
 @pytest.fixture(scope="session")

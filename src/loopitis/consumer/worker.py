@@ -139,6 +139,9 @@ class ConsumerWorker:
                 client_id=self.consumer_id,
                 enable_auto_commit=True,
                 auto_offset_reset="latest",
+                # New-job events are latency sensitive; some brokers only answer
+                # a fetch when its wait runs out.
+                fetch_max_wait_ms=50,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 heartbeat_interval_ms=max(settings.kafka_session_timeout_ms // 5, 300),
                 max_poll_interval_ms=max(60_000, settings.shutdown_grace_ms * 3),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from loopitis.model.duration import format_duration
@@ -61,5 +61,12 @@ def execution_json(row: Row) -> dict[str, object]:
             "httpStatus": row["alert_http_status"],
             "error": row["alert_error"],
         },
-        "comments": row["comments"],
+        "comments": [_comment_json(comment) for comment in row["comments"]],
     }
+
+
+def _comment_json(comment: dict[str, Any]) -> dict[str, object]:
+    # Postgres writes timestamps inside jsonb as text in the session's time
+    # zone, with microseconds; render them like every other time of the API.
+    at = datetime.fromisoformat(comment["at"]).astimezone(UTC)
+    return {"at": iso(at), "comment": comment["comment"]}

@@ -30,6 +30,9 @@ KNOWN_FIELDS = (
     "callback_type",
     "notify_status_not_ok",
 )
+# Used only when a field is left out: an explicit null delay is refused like
+# any other non-duration, so a client bug never quietly means "fire at once".
+ABSENT_DEFAULTS: dict[str, object] = {"delay": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ def parse_job_request(body: object, limits: Limits) -> JobRequest:
     values: dict[str, object] = {}
     for field, (attribute, check) in _checks(limits).items():
         try:
-            values[attribute] = check(body.get(field))
+            values[attribute] = check(body.get(field, ABSENT_DEFAULTS.get(field)))
         except InvalidField as problem:
             problems.append(problem)
     if problems:
@@ -113,8 +116,6 @@ def _interval(value: object, min_interval_ms: int) -> int:
 
 
 def _delay(value: object) -> int:
-    if value is None:
-        return 0
     return parse_duration(value, "delay", minimum_ms=0, maximum_ms=MAX_DURATION_MS)
 
 
