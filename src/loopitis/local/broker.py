@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +22,9 @@ from loopitis.local.ports import (
     LOOPBACK,
     LocalServerError,
     accepts_connections,
-    end_process_group,
     port_in_use,
 )
+from loopitis.local.server import LocalServer
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ _POLL_S = 0.05
 _METADATA_TIMEOUT_MS = 2_000
 
 
-class LocalBroker:
+class LocalBroker(LocalServer):
     """One in-memory Kafka-protocol broker on ``host:port``.
 
     Its output goes to ``log_path`` when given, else it is discarded.
@@ -42,27 +41,15 @@ class LocalBroker:
     def __init__(
         self, port: int, host: str = LOOPBACK, log_path: Path | None = None
     ) -> None:
+        super().__init__()
         self.port = port
         self.host = host
         self.log_path = log_path
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         """The ``host:port`` that Kafka clients bootstrap from."""
         return f"{self.host}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The broker's pid while it runs, else None."""
-        if self._process is None or self._process.poll() is not None:
-            return None
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self.pid is not None
 
     def start(self, timeout_s: float = 20.0) -> None:
         """Start the broker and return once it answers a metadata request."""
@@ -83,27 +70,6 @@ class LocalBroker:
             self._process.pid,
             time.monotonic() - started_at,
         )
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the broker with SIGTERM, killing it after ``timeout_s``."""
-        if self._process is None:
-            return
-        end_process_group(self._process, signal.SIGTERM, timeout_s)
-        self._forget_process()
-
-    def kill(self) -> None:
-        """SIGKILL the broker, as a crash would."""
-        if self._process is None:
-            return
-        end_process_group(self._process, signal.SIGKILL, timeout_s=5.0)
-        self._forget_process()
-
-    def __enter__(self) -> LocalBroker:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         listener = f"tcp://{self.bootstrap}"
@@ -155,12 +121,6 @@ class LocalBroker:
         # the caller already runs one (async tests, async fixtures).
         with ThreadPoolExecutor(max_workers=1) as worker:
             return worker.submit(asyncio.run, _list_topics(self.bootstrap)).result()
-
-    def _forget_process(self) -> None:
-        self._process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 async def _list_topics(bootstrap: str) -> bool:

@@ -16,15 +16,15 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 from loopitis.local.ports import (
     LOOPBACK,
     LocalServerError,
     accepts_connections,
-    end_process_group,
     port_in_use,
 )
+from loopitis.local.server import LocalServer
 
 with warnings.catch_warnings():
     # Importing the wheel builds its PostgresServer class, which asks platformdirs
@@ -59,35 +59,27 @@ class _Account(NamedTuple):
     extra_groups: tuple[int, ...] | None = None
 
 
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     """One PostgreSQL server on ``host:port`` whose files live in ``data_dir``.
 
     ``start`` creates the cluster the first time (trust authentication, UTF-8)
     and reuses it afterwards, so data survives ``stop`` and a later ``start``.
     """
 
+    # SIGINT is "fast" shutdown: roll back open transactions, checkpoint, exit.
+    stop_signal = signal.SIGINT
+    stop_leader_only = True
+
     def __init__(self, data_dir: Path, port: int, host: str = LOOPBACK) -> None:
+        super().__init__()
         self.data_dir = data_dir.absolute()
         self.port = port
         self.host = host
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Superuser URL of the ``postgres`` database; no password (trust)."""
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/postgres"
-
-    @property
-    def pid(self) -> int | None:
-        """The postmaster's pid while it runs, else None."""
-        if self._process is None or self._process.poll() is not None:
-            return None
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     @property
     def log_path(self) -> Path:
@@ -129,28 +121,6 @@ class LocalPostgres:
             self.data_dir,
             time.monotonic() - started_at,
         )
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """Shut down with PostgreSQL's fast mode, killing it after ``timeout_s``."""
-        if self._process is None:
-            return
-        # SIGINT is "fast" shutdown: roll back open transactions, checkpoint, exit.
-        end_process_group(self._process, signal.SIGINT, timeout_s, leader_only=True)
-        self._forget_process()
-
-    def kill(self) -> None:
-        """SIGKILL the server and its workers, as a crash would."""
-        if self._process is None:
-            return
-        end_process_group(self._process, signal.SIGKILL, timeout_s=5.0)
-        self._forget_process()
-
-    def __enter__(self) -> LocalPostgres:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _prepare_data_dir(self, account: _Account) -> None:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -289,12 +259,6 @@ class LocalPostgres:
             return _last_line(self.log_path.read_bytes()) or "no output"
         except OSError:
             return "no log"
-
-    def _forget_process(self) -> None:
-        self._process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 def _server_account() -> _Account:
