@@ -1,4 +1,4 @@
-"""The ``loopitis`` command: migrate, gateway, consumer, dev."""
+"""The ``loopitis`` command: migrate, gateway, consumer, dev, jobs, report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from loopitis import __version__
+from loopitis.client.commands import add_commands
 from loopitis.errors import ConfigError
 from loopitis.settings import Settings, load_settings
 
@@ -46,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--consumers", type=int, default=2)
     dev.add_argument("--data-dir", type=Path, default=Path(".loopitis"))
     dev.set_defaults(handler=_dev)
+
+    add_commands(commands)
     return parser
 
 
@@ -82,9 +85,12 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _consumer(_: argparse.Namespace) -> int:
+    from loopitis.consumer.metrics import serve_metrics
     from loopitis.consumer.worker import run_consumer
 
-    run_consumer(_settings("consumer"))
+    settings = _settings("consumer")
+    serve_metrics(settings.metrics_port)
+    run_consumer(settings)
     return 0
 
 

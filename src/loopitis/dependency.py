@@ -5,9 +5,18 @@ from __future__ import annotations
 import logging
 import time
 
+from prometheus_client import Counter
+
 from loopitis.model.envelope import iso_utc
 
 log = logging.getLogger(__name__)
+ERRORS = Counter(
+    "loopitis_dependency_errors",
+    "Failed operations on Postgres or Kafka seen by this process",
+    ["dependency"],
+)
+for _name in ("postgres", "kafka"):
+    ERRORS.labels(_name)
 
 
 class DependencyState:
@@ -23,6 +32,7 @@ class DependencyState:
         return self.down_since is None
 
     def mark_down(self, error: str) -> None:
+        ERRORS.labels(self.name).inc()
         self.error = error
         if self.down_since is None:
             self.down_since = time.time()

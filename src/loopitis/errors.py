@@ -5,6 +5,7 @@
     ├── InvalidField           one request field breaks a rule (HTTP 400)
     ├── InvalidRequest         several fields break rules (HTTP 400)
     ├── NotFound               an unknown job or execution (HTTP 404)
+    ├── BlockedTarget          a callback or alert address the guard refuses
     └── DependencyUnavailable  Postgres or Kafka cannot be reached (retryable)
         ├── StorageUnavailable
         └── BrokerUnavailable
@@ -56,6 +57,15 @@ class NotFound(LoopitisError):
         self.field = field
         self.value = value
         self.what = what
+
+
+class BlockedTarget(LoopitisError):
+    """A callback or alert would connect to an address the outbound guard refuses."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"target {host!r} refused: {reason}")
+        self.host = host
+        self.reason = reason
 
 
 class DependencyUnavailable(LoopitisError):

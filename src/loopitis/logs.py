@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
@@ -10,6 +11,17 @@ from datetime import UTC, datetime
 from loopitis.settings import Settings
 
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Set by the gateway for the duration of one request; "-" elsewhere.
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "request_id", default="-"
+)
+
+
+class ConsoleFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        current = request_id.get()
+        return line if current == "-" else f"{line} [request {current}]"
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,6 +32,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if (current := request_id.get()) != "-":
+            entry["request_id"] = current
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -33,7 +47,7 @@ def configure_logging(settings: Settings, process: str) -> None:
     if use_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(_CONSOLE_FORMAT))
+        handler.setFormatter(ConsoleFormatter(_CONSOLE_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

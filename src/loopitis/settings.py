@@ -6,6 +6,8 @@ value stops all of them the same way: one line naming the variable.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from functools import cached_property
 from typing import Literal
@@ -15,12 +17,16 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from loopitis.errors import ConfigError
+from loopitis.model.targets import TargetPolicy
 
 ENV_PREFIX = "LOOPITIS_"
 PLACEHOLDER_PASSWORDS = frozenset(
     {"", "change-me", "changeme", "password", "admin", "secret", "loopitis"}
 )
 MIN_PRODUCTION_PASSWORD_LENGTH = 12
+SIGNING_SECRET_PREFIX = "whsec_"  # noqa: S105 - the format prefix, not a secret
+# The Standard Webhooks specification asks for 24 to 64 bytes of key.
+SIGNING_KEY_BYTES = (24, 64)
 _BOOTSTRAP_ENTRY = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 
@@ -36,6 +42,10 @@ class Settings(BaseSettings):
     password: str = Field(repr=False)
     public_url: str
     link_secret: str = Field(default="", repr=False)
+    signing_secret: str = Field(default="", repr=False)
+    signing_secret_previous: str = Field(default="", repr=False)
+    allow_private_targets: bool | None = None
+    allowed_targets: str = ""
     callback_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
     min_interval_ms: int = Field(default=300, ge=1, le=86_400_000)
     consumer_concurrency: int = Field(default=256, ge=1, le=100_000)
@@ -46,9 +56,11 @@ class Settings(BaseSettings):
     shutdown_grace_ms: int = Field(default=15_000, ge=0, le=600_000)
     payload_max_bytes: int = Field(default=65_536, ge=1, le=16 * 1024 * 1024)
     request_max_bytes: int = Field(default=1_048_576, ge=1_024, le=64 * 1024 * 1024)
+    request_max_headers: int = Field(default=100, ge=10, le=1_000)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_port: int = Field(default=0, ge=0, le=65_535)
 
     @field_validator("database_url")
     @classmethod
@@ -83,6 +95,18 @@ class Settings(BaseSettings):
             raise ValueError("must be non-empty and must not contain ':'")
         return value
 
+    @field_validator("allow_private_targets", mode="before")
+    @classmethod
+    def _empty_means_default(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("signing_secret_previous")
+    @classmethod
+    def _check_previous_secret(cls, value: str) -> str:
+        if value:
+            _signing_key(value)
+        return value
+
     @model_validator(mode="after")
     def _refuse_weak_password_in_production(self) -> Settings:
         if self.env != "production":
@@ -96,6 +120,25 @@ class Settings(BaseSettings):
                 f"password: production needs at least "
                 f"{MIN_PRODUCTION_PASSWORD_LENGTH} characters"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_signing_secret(self) -> Settings:
+        # After the password check, so a fresh config.properties names the
+        # password first.
+        if not self.signing_secret and self.development:
+            return self
+        if not self.signing_secret:
+            raise ValueError(
+                "signing_secret: production signs every callback and needs a "
+                "secret; set a whsec_ value, e.g. from "
+                'python -c "import base64,os; '
+                "print('whsec_' + base64.b64encode(os.urandom(32)).decode())\""
+            )
+        try:
+            _signing_key(self.signing_secret)
+        except ValueError as exc:
+            raise ValueError(f"signing_secret: {exc}") from None
         return self
 
     @property
@@ -115,6 +158,28 @@ class Settings(BaseSettings):
     @cached_property
     def bootstrap_servers(self) -> list[str]:
         return self.kafka_bootstrap.split(",")
+
+    @property
+    def private_targets_allowed(self) -> bool:
+        """Whether callbacks may reach private addresses: by default only in
+        development."""
+        if self.allow_private_targets is None:
+            return self.development
+        return self.allow_private_targets
+
+    @cached_property
+    def target_policy(self) -> TargetPolicy:
+        return TargetPolicy.from_entries(
+            self.private_targets_allowed, self.allowed_targets.split(",")
+        )
+
+    @cached_property
+    def signing_secrets(self) -> tuple[str, ...]:
+        """Secrets that sign each call: the current one, then the one being
+        rotated out."""
+        return tuple(
+            s for s in (self.signing_secret, self.signing_secret_previous) if s
+        )
 
     @cached_property
     def effective_link_secret(self) -> bytes:
@@ -139,6 +204,23 @@ def _first_problem(exc: ValidationError) -> ConfigError:
     if error["type"] == "missing":
         message = "is required and not set"
     return ConfigError(ENV_PREFIX + field.upper(), message)
+
+
+def _signing_key(secret: str) -> bytes:
+    """The key bytes of a ``whsec_<base64>`` secret; ValueError when malformed."""
+    encoded = secret.removeprefix(SIGNING_SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            "is not whsec_ followed by base64; the value is not shown"
+        ) from None
+    low, high = SIGNING_KEY_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(
+            f"decodes to {len(key)} bytes; the key must have {low} to {high}"
+        )
+    return key
 
 
 def _redact(url: str) -> str:

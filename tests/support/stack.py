@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -16,6 +17,10 @@ from loopitis.local.ports import free_port
 
 USERNAME = "tester"
 PASSWORD = "test-password-for-loopitis"
+# The Standard Webhooks secret the stack signs callbacks with (32 bytes).
+SIGNING_SECRET = (
+    "whsec_" + base64.b64encode(b"loopitis-test-signing-key-32-byt").decode()
+)
 
 
 @dataclass
@@ -112,6 +117,10 @@ def stack_env(
         "LOOPITIS_CALLBACK_TIMEOUT_MS": "2000",
         "LOOPITIS_SHUTDOWN_GRACE_MS": "5000",
         "LOOPITIS_LOG_FORMAT": "console",
+        # Every receiver of the tests listens on 127.0.0.1; the guard's own
+        # tests switch this off again.
+        "LOOPITIS_ALLOW_PRIVATE_TARGETS": "true",
+        "LOOPITIS_SIGNING_SECRET": SIGNING_SECRET,
     }
     env.update(overrides)
     return env

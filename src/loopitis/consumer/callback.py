@@ -6,17 +6,29 @@ import asyncio
 import json
 import socket
 import time
+import unicodedata
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import ResolveResult
 
 from loopitis import __version__
+from loopitis.errors import BlockedTarget
 from loopitis.model.job import Outcome
+from loopitis.model.targets import TargetPolicy, parse_address
 
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_REPORTED_STATUS = 200
 USER_AGENT = f"Loopitis/{__version__}"
+# zlib window bits that read a gzip or a zlib stream, and a raw deflate one.
+_GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS
+_RAW_DEFLATE = -zlib.MAX_WBITS
+# Bidirectional overrides reorder text on screen; shown where a receiver's
+# words are, they could make a record read differently from what it holds.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +63,47 @@ class ReservedNameResolver(aiohttp.ThreadedResolver):
         return await super().resolve(host, port, family)
 
 
-def create_session(concurrency: int, timeout_s: float) -> aiohttp.ClientSession:
+class GuardedConnector(aiohttp.TCPConnector):
+    """A connector that connects only to the addresses its policy allows.
+
+    The check runs on the very list of addresses the connector is about to
+    connect to, for every new connection: after DNS resolution (and its
+    cache), and for literal addresses, which aiohttp never hands to a
+    resolver. So a name that resolves to a public address at one moment and
+    to 127.0.0.1 the next (DNS rebinding) is refused the second time.
+    """
+
+    def __init__(self, policy: TargetPolicy, **options: Any) -> None:
+        super().__init__(**options)
+        self._policy = policy
+
+    async def _resolve_host(
+        self, host: str, port: int, traces: Sequence[Any] | None = None
+    ) -> list[ResolveResult]:
+        resolved = await super()._resolve_host(host, port, traces=traces)
+        allowed: list[ResolveResult] = []
+        refusals: list[str] = []
+        for entry in resolved:
+            address = parse_address(entry["host"])
+            if address is None:
+                refusals.append(f"{entry['host']!r} is not an address")
+                continue
+            refusal = self._policy.refusal(host, address)
+            if refusal is None:
+                allowed.append(entry)
+            else:
+                refusals.append(refusal)
+        if not allowed:
+            raise BlockedTarget(host, "; ".join(refusals) or "no address")
+        return allowed
+
+
+def create_session(
+    concurrency: int, timeout_s: float, policy: TargetPolicy
+) -> aiohttp.ClientSession:
     """One session per process: pooled, reused connections for every call."""
-    connector = aiohttp.TCPConnector(
+    connector = GuardedConnector(
+        policy,
         limit=concurrency,
         limit_per_host=0,
         resolver=ReservedNameResolver(),
@@ -61,11 +111,13 @@ def create_session(concurrency: int, timeout_s: float) -> aiohttp.ClientSession:
         enable_cleanup_closed=True,
     )
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(timeout_s, 5.0))
+    # Compressed answers are not asked for and are inflated by hand, never
+    # past the cap, so a small compressed body cannot grow into a large one.
     return aiohttp.ClientSession(
         connector=connector,
         timeout=timeout,
-        headers={"User-Agent": USER_AGENT},
-        auto_decompress=True,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        auto_decompress=False,
         trust_env=False,
     )
 
@@ -112,7 +164,8 @@ async def _exchange(
         method, url, data=body, headers=headers, allow_redirects=False
     ) as response:
         head = await _read_capped(response)
-        return response.status, head
+        encoding = response.headers.get("Content-Encoding", "")
+        return response.status, _inflate_capped(head, encoding)
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
@@ -128,13 +181,40 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
+def _inflate_capped(head: bytes, encoding: str) -> bytes:
+    """A gzip or deflate body inflated to at most 64 KiB; others as they are."""
+    encoding = encoding.strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return head
+    for wbits in (_GZIP_OR_ZLIB, _RAW_DEFLATE):
+        try:
+            return zlib.decompressobj(wbits).decompress(head, MAX_RESPONSE_BYTES)
+        except zlib.error:
+            continue
+    return b""
+
+
 def _reported_status(head: bytes) -> str | None:
     try:
         document = json.loads(head)
     except (ValueError, RecursionError):
         return None
     status = document.get("status") if isinstance(document, dict) else None
-    return status[:MAX_REPORTED_STATUS] if isinstance(status, str) else None
+    if not isinstance(status, str):
+        return None
+    return printable(status[:MAX_REPORTED_STATUS])
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters, bidirectional overrides and lone
+    surrogates replaced by U+FFFD, so words a receiver chose cannot forge a
+    log line or reorder what a page shows."""
+    return "".join(
+        "\ufffd"
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs")
+        else ch
+        for ch in text
+    )
 
 
 def _failure(exc: BaseException, started_ms: float, clock: float) -> CallResult:
@@ -144,6 +224,8 @@ def _failure(exc: BaseException, started_ms: float, clock: float) -> CallResult:
 
 def classify(exc: BaseException) -> tuple[Outcome, str, str]:
     """Outcome, error kind and short text for a call that got no response."""
+    if isinstance(exc, BlockedTarget):
+        return Outcome.ERROR, "blocked_target", f"blocked target: {_short(exc.reason)}"
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return Outcome.ERROR, "connect_timeout", "connect timeout"
     if isinstance(exc, TimeoutError):
@@ -166,7 +248,7 @@ def classify(exc: BaseException) -> tuple[Outcome, str, str]:
 
 
 def _short(exc: object) -> str:
-    return str(exc).replace("\n", " ")[:200] or type(exc).__name__
+    return printable(str(exc).replace("\n", " ")[:200]) or type(exc).__name__
 
 
 def _elapsed_ms(clock: float) -> float:

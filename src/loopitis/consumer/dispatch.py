@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from loopitis.consumer import metrics
 from loopitis.consumer.callback import CallResult, send
 from loopitis.consumer.recorder import Recorder
+from loopitis.consumer.signing import Signer
 from loopitis.model.envelope import Envelope, iso_utc
 from loopitis.model.job import BODY_METHODS
 from loopitis.model.links import signed_link
@@ -53,6 +55,7 @@ class Dispatcher:
         timeout_s: float,
         public_url: str,
         link_secret: bytes,
+        signer: Signer,
     ) -> None:
         self._session = session
         self._recorder = recorder
@@ -60,7 +63,9 @@ class Dispatcher:
         self._timeout_s = timeout_s
         self._public_url = public_url
         self._link_secret = link_secret
+        self._signer = signer
         self._in_flight: dict[str, tuple[int, asyncio.Task[None]]] = {}
+        metrics.IN_FLIGHT.set_function(lambda: len(self._in_flight))
 
     def is_in_flight(self, job_id: str) -> bool:
         return job_id in self._in_flight
@@ -93,29 +98,35 @@ class Dispatcher:
         async with self._slots:
             result = await self._send_callback(firing)
         self._recorder.record(_outcome(firing, result))
+        metrics.observe_callback(
+            result.outcome,
+            result.http_status,
+            result.duration_ms,
+            result.started_ms - firing.due_ms,
+        )
         _log_execution(firing, result)
         if not result.ok and firing.notify_url:
             alert = await self._send_alert(firing, result)
             self._recorder.record_alert(alert)
+            metrics.ALERTS.labels(alert.outcome).inc()
 
     async def _send_callback(self, firing: Firing) -> CallResult:
         envelope = self._envelope(firing)
+        body = envelope.json_body() if firing.method in BODY_METHODS else None
+        url = (
+            firing.return_url
+            if body is not None
+            else envelope.query_url(firing.return_url)
+        )
+        # The execution id is the message id: a re-sent slot keeps it, so a
+        # receiver can de-duplicate. Without a body the empty body is signed.
         headers = {
             "Loopitis-Execution-Id": firing.execution_id,
             "Loopitis-Attempt": str(firing.attempt),
+            **self._signer.headers(firing.execution_id, body or b""),
         }
-        if firing.method in BODY_METHODS:
-            return await send(
-                self._session,
-                firing.method,
-                firing.return_url,
-                envelope.json_body(),
-                headers,
-                self._timeout_s,
-            )
-        url = envelope.query_url(firing.return_url)
         return await send(
-            self._session, firing.method, url, None, headers, self._timeout_s
+            self._session, firing.method, url, body, headers, self._timeout_s
         )
 
     async def _send_alert(self, firing: Firing, result: CallResult) -> AlertOutcome:
@@ -129,12 +140,17 @@ class Dispatcher:
             "error": result.error,
             "scheduledAt": iso_utc(firing.due_ms),
         }
+        encoded = json.dumps(body, ensure_ascii=False).encode()
+        headers = {
+            "Loopitis-Execution-Id": firing.execution_id,
+            **self._signer.headers(f"alert-{firing.execution_id}", encoded),
+        }
         alert = await send(
             self._session,
             "POST",
             firing.notify_url,
-            json.dumps(body, ensure_ascii=False).encode(),
-            {"Loopitis-Execution-Id": firing.execution_id},
+            encoded,
+            headers,
             self._timeout_s,
         )
         if not alert.ok:

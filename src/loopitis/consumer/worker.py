@@ -17,12 +17,14 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from loopitis.consumer import metrics
 from loopitis.consumer.callback import create_session
 from loopitis.consumer.dispatch import Dispatcher
 from loopitis.consumer.recorder import Recorder
 from loopitis.consumer.scheduler import Scheduler
+from loopitis.consumer.signing import Signer
 from loopitis.dependency import DependencyState
-from loopitis.errors import BrokerUnavailable, StorageUnavailable
+from loopitis.errors import BrokerUnavailable, ConfigError, StorageUnavailable
 from loopitis.messaging.events import JobEvent
 from loopitis.messaging.topic import ensure_topic
 from loopitis.settings import Settings
@@ -32,6 +34,8 @@ from loopitis.storage.pool import create_pool
 log = logging.getLogger(__name__)
 WINDOW_MS = 60_000
 HEARTBEAT_EVERY_S = 5.0
+TOPIC_WATCH_EVERY_S = 5.0
+LEAVE_TIMEOUT_S = 10.0
 
 
 class _Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -74,7 +78,9 @@ class ConsumerWorker:
         started = time.monotonic()
         pool = await create_pool(settings.asyncpg_dsn, settings.db_pool_size)
         session = create_session(
-            settings.consumer_concurrency, settings.callback_timeout_ms / 1000
+            settings.consumer_concurrency,
+            settings.callback_timeout_ms / 1000,
+            settings.target_policy,
         )
         recorder = Recorder(pool, self._postgres)
         dispatcher = Dispatcher(
@@ -84,6 +90,7 @@ class ConsumerWorker:
             timeout_s=settings.callback_timeout_ms / 1000,
             public_url=settings.public_url,
             link_secret=settings.effective_link_secret,
+            signer=Signer(settings.signing_secrets),
         )
         scheduler = Scheduler(
             pool,
@@ -102,6 +109,7 @@ class ConsumerWorker:
                 "heartbeat",
                 lambda: self._heartbeat_forever(pool, scheduler, dispatcher),
             ),
+            _supervised("topic watch", self._watch_topic),
         ]
         consumer = await self._join(scheduler)
         try:
@@ -112,7 +120,7 @@ class ConsumerWorker:
             if consumer is not None:
                 # Only now leave the group: our calls are drained and recorded,
                 # so the next owner finds nothing left running.
-                await consumer.stop()
+                await _leave_group(consumer)
             await session.close()
             await self._forget(pool)
             await pool.close()
@@ -215,12 +223,36 @@ class ConsumerWorker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _watch_topic(self) -> None:
+        """Keep the job topic present and say when Kafka is unreachable.
+
+        A broker that lost its state (a restart of an in-memory broker, or a
+        topic deleted by hand) leaves the group with nothing to assign; once
+        the topic exists again the group rebalances and owners load their jobs.
+        """
+        settings = self._settings
+        while not self._stop.is_set():
+            try:
+                await ensure_topic(
+                    settings.bootstrap_servers,
+                    settings.kafka_topic,
+                    settings.kafka_partitions,
+                )
+            except BrokerUnavailable as exc:
+                self._kafka.mark_down(str(exc))
+            except ConfigError as exc:
+                log.error("job topic no longer matches the settings: %s", exc)
+            else:
+                self._kafka.mark_up()
+            await _wait(self._stop, TOPIC_WATCH_EVERY_S)
+
     async def _heartbeat_forever(
         self, pool: asyncpg.Pool, scheduler: Scheduler, dispatcher: Dispatcher
     ) -> None:
         host, pid = socket.gethostname(), os.getpid()
         while True:
             scheduler.ownership_changed.clear()
+            metrics.observe_ownership(len(scheduler.owned), scheduler.jobs_scheduled)
             try:
                 await store.heartbeat(
                     pool,
@@ -239,6 +271,18 @@ class ConsumerWorker:
         # If Postgres is down the row goes stale and health stops listing it.
         with contextlib.suppress(StorageUnavailable):
             await store.leave(pool, self.consumer_id)
+
+
+async def _leave_group(consumer: AIOKafkaConsumer) -> None:
+    """Leave the group, but never hang a stop on a broker that stopped answering."""
+    try:
+        await asyncio.wait_for(consumer.stop(), timeout=LEAVE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning(
+            "kafka did not confirm leaving the group within %.0f s; the group "
+            "moves our partitions after its session timeout",
+            LEAVE_TIMEOUT_S,
+        )
 
 
 def _supervised(

@@ -6,11 +6,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from loopitis import __version__
 from loopitis.dependency import DependencyState
+from loopitis.gateway.limits import HeaderCountLimit
+from loopitis.gateway.observe import RequestObserver
+from loopitis.gateway.openapi import install_error_documentation
 from loopitis.gateway.problems import install_handlers
-from loopitis.gateway.routes import executions, health, jobs
+from loopitis.gateway.routes import (
+    dashboard,
+    executions,
+    health,
+    jobs,
+    metrics,
+    reports,
+)
 from loopitis.messaging.publisher import JobEventPublisher
 from loopitis.settings import Settings
 from loopitis.storage.pool import create_pool
@@ -39,7 +50,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_handlers(app)
+    app.add_middleware(HeaderCountLimit, max_headers=settings.request_max_headers)
+    install_error_documentation(app)
     app.include_router(jobs.router)
     app.include_router(executions.router)
     app.include_router(health.router)
+    app.include_router(reports.router)
+    app.include_router(metrics.router)
+    app.include_router(dashboard.router)
+    app.mount("/ui/static", StaticFiles(packages=[("loopitis.gateway", "static")]))
+    app.add_middleware(RequestObserver)
     return app

@@ -8,7 +8,7 @@ consumers (they leave their group and drain), gateway, broker, PostgreSQL.
 Layout of the data dir::
 
     dev.lock          held with flock while a supervisor runs
-    credentials.json  generated API user, password and link secret (mode 0600)
+    credentials.json  generated API user, password, link and signing secrets (0600)
     state.json        the PostgreSQL port, kept so URLs stay the same
     postgres/         the PostgreSQL cluster (its log is postgres/server.log)
     broker.log        the broker's output
@@ -16,6 +16,7 @@ Layout of the data dir::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -78,6 +79,7 @@ class DevCredentials:
     username: str
     password: str
     link_secret: str
+    signing_secret: str
 
 
 def run_dev(
@@ -122,11 +124,12 @@ def load_credentials(data_dir: Path) -> DevCredentials:
     """The stored dev credentials, created on first use; env values win."""
     path = data_dir / CREDENTIALS_FILE
     stored = _read_credentials(path)
-    if stored is None:
+    if stored is None or not stored.signing_secret:
         stored = DevCredentials(
-            username=f"dev-{secrets.token_hex(3)}",
-            password=secrets.token_urlsafe(18),
-            link_secret=secrets.token_urlsafe(32),
+            username=stored.username if stored else f"dev-{secrets.token_hex(3)}",
+            password=stored.password if stored else secrets.token_urlsafe(18),
+            link_secret=stored.link_secret if stored else secrets.token_urlsafe(32),
+            signing_secret=_new_signing_secret(),
         )
         _write_private_json(path, asdict(stored))
     path.chmod(0o600)
@@ -134,7 +137,14 @@ def load_credentials(data_dir: Path) -> DevCredentials:
         username=os.environ.get("LOOPITIS_USERNAME") or stored.username,
         password=os.environ.get("LOOPITIS_PASSWORD") or stored.password,
         link_secret=os.environ.get("LOOPITIS_LINK_SECRET") or stored.link_secret,
+        signing_secret=os.environ.get("LOOPITIS_SIGNING_SECRET")
+        or stored.signing_secret,
     )
+
+
+def _new_signing_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class _Supervisor:
@@ -222,6 +232,7 @@ class _Supervisor:
                 "LOOPITIS_USERNAME": credentials.username,
                 "LOOPITIS_PASSWORD": credentials.password,
                 "LOOPITIS_LINK_SECRET": credentials.link_secret,
+                "LOOPITIS_SIGNING_SECRET": credentials.signing_secret,
                 "LOOPITIS_PUBLIC_URL": self._api_url,
                 # Children write through a pipe; unbuffered lines show up at once.
                 "PYTHONUNBUFFERED": "1",
@@ -265,8 +276,10 @@ class _Supervisor:
         lines = [
             f"API        {self._api_url}",
             f"API docs   {self._api_url}/docs",
+            f"dashboard  {self._api_url}/ui",
             f"user       {environment['LOOPITIS_USERNAME']}",
             f"password   {environment['LOOPITIS_PASSWORD']}",
+            f"signing    {environment['LOOPITIS_SIGNING_SECRET']}",
             f"data dir   {self.data_dir}",
             "Press Ctrl-C to stop.",
         ]
@@ -453,7 +466,14 @@ def _read_credentials(path: Path) -> DevCredentials | None:
         isinstance(stored.get(field), str) and stored[field] for field in fields
     ):
         return None
-    return DevCredentials(*(stored[field] for field in fields))
+    # Data dirs made before callbacks were signed have no signing secret yet.
+    signing_secret = stored.get("signing_secret")
+    return DevCredentials(
+        username=stored["username"],
+        password=stored["password"],
+        link_secret=stored["link_secret"],
+        signing_secret=signing_secret if isinstance(signing_secret, str) else "",
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -54,7 +54,10 @@ class JobEventPublisher:
                 ),
                 SEND_TIMEOUT_S,
             )
-        except (KafkaError, TimeoutError) as exc:
+        # aiokafka asserts that the partition is in its metadata: a topic not
+        # created yet, or with fewer partitions than configured, must not turn
+        # a job already stored into a 500.
+        except (KafkaError, TimeoutError, AssertionError) as exc:
             self.state.mark_down(f"{type(exc).__name__}: {exc}")
             log.warning(
                 "job %s %s event not published (%s); consumers will pick it "

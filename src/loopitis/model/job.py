@@ -28,6 +28,13 @@ class Outcome(StrEnum):
 FAILURE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT, Outcome.ERROR})
 
 
+def status_class(http_status: int | None) -> str:
+    """``2xx`` .. ``5xx`` for an HTTP status, ``none`` when there was no answer."""
+    if http_status is None or not 100 <= http_status <= 599:
+        return "none"
+    return f"{http_status // 100}xx"
+
+
 class MissedReason(StrEnum):
     OVERLAP = "overlap"
     SCHEDULER_UNAVAILABLE = "scheduler_unavailable"

@@ -19,6 +19,7 @@ from loopitis.model.job import (
     MAX_OCCURRENCES,
     MAX_URL_LENGTH,
 )
+from loopitis.model.targets import PUBLIC_ONLY, TargetPolicy
 
 KNOWN_FIELDS = (
     "interval",
@@ -53,6 +54,7 @@ class JobRequest:
 class Limits:
     min_interval_ms: int
     payload_max_bytes: int
+    targets: TargetPolicy = PUBLIC_ONLY
 
 
 def parse_job_request(body: object, limits: Limits) -> JobRequest:
@@ -83,12 +85,15 @@ def _checks(limits: Limits) -> dict[str, tuple[str, Check]]:
         "delay": ("delay_ms", _delay),
         "occurrences": ("occurrences", _occurrences),
         "name": ("name", _name),
-        "return_url": ("return_url", lambda v: _url("return_url", v, required=True)),
+        "return_url": (
+            "return_url",
+            lambda v: _url("return_url", v, limits.targets, required=True),
+        ),
         "payload": ("payload", lambda v: _payload(v, limits.payload_max_bytes)),
         "callback_type": ("callback_type", _callback_type),
         "notify_status_not_ok": (
             "notify_url",
-            lambda v: _url("notify_status_not_ok", v, required=False),
+            lambda v: _url("notify_status_not_ok", v, limits.targets, required=False),
         ),
     }
 
@@ -176,7 +181,9 @@ def _callback_type(value: object) -> str:
     return method
 
 
-def _url(field: str, value: object, *, required: bool) -> str | None:
+def _url(
+    field: str, value: object, targets: TargetPolicy, *, required: bool
+) -> str | None:
     if value is None:
         if required:
             raise InvalidField(
@@ -205,6 +212,15 @@ def _url(field: str, value: object, *, required: bool) -> str | None:
     if any(ch.isspace() or ord(ch) < 32 for ch in text):
         raise InvalidField(
             field, f"{field} {_show(text)} contains spaces or control characters"
+        )
+    refusal = targets.refusal_for_url_host(host)
+    if refusal is not None:
+        raise InvalidField(
+            field,
+            f"{field} {_show(text)} points into a network Loopitis does not call: "
+            f"{refusal}",
+            "only public addresses are called; an operator can allow others with "
+            "LOOPITIS_ALLOWED_TARGETS or LOOPITIS_ALLOW_PRIVATE_TARGETS",
         )
     return text
 

@@ -74,6 +74,8 @@ executions = sa.Table(
         "job_id",
         postgresql_where=sa.text("outcome = 'running'"),
     ),
+    sa.Index("executions_due_at", "due_at"),
+    sa.Index("executions_finished_at", "finished_at"),
 )
 
 execution_comments = sa.Table(

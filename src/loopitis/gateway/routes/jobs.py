@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Before = Annotated[int | None, Query(ge=1, description="cursor from the last page")]
+# Cursors are bigint columns; a larger number names nothing and is a 400.
+Before = Annotated[
+    int | None, Query(ge=1, le=2**63 - 1, description="cursor from the last page")
+]
 
 
 @router.post(
@@ -46,7 +49,9 @@ async def create_job(
     request: Request, settings: SettingsDep, pool: PoolDep, publisher: PublisherDep
 ) -> JSONResponse:
     body = await read_json(request, settings.request_max_bytes)
-    limits = Limits(settings.min_interval_ms, settings.payload_max_bytes)
+    limits = Limits(
+        settings.min_interval_ms, settings.payload_max_bytes, settings.target_policy
+    )
     job_request = parse_job_request(body, limits)
     job_id = uuid.uuid4()
     partition = partition_for(str(job_id), settings.kafka_partitions)
