@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,11 +9,10 @@ import asyncpg
 import httpx
 import pytest
 
-from loopitis.local.ports import free_port
 from support.database import create_database
 from support.receiver import Receiver
 from support.servers import kafka_server, postgres_server
-from support.stack import Stack, stack_env
+from support.stack import Stack, started_stack
 
 
 @pytest.fixture(scope="session")
@@ -51,17 +49,9 @@ def stack(
     database_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """One gateway and one consumer shared by the end-to-end tests."""
-    topic = f"loopitis-test-{uuid.uuid4().hex[:8]}"
-    env = stack_env(database_url, kafka_bootstrap, topic)
-    running = Stack(env, tmp_path_factory.mktemp("stack"), free_port())
-    running.env["LOOPITIS_PUBLIC_URL"] = running.base_url
-    try:
-        running.start_gateway()
-        running.start_consumer()
-        running.wait_for_partitions(6)
+    workdir = tmp_path_factory.mktemp("stack")
+    with started_stack(database_url, kafka_bootstrap, workdir) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from loopitis.local.ports import free_port
 from support.database import create_database
 from support.jobs import create_job, get_job, wait_for_status
 from support.receiver import Receiver, TlsKind, authority_pem, tls_receiver
-from support.stack import Stack, stack_env
+from support.stack import Stack, started_stack
 
 INTERVAL_MS = 1000
 # Slot 1 of a job without delay is due the moment it is accepted, so its
@@ -71,18 +71,10 @@ def trusting_stack(
     workdir = tmp_path_factory.mktemp("trusting-stack")
     authority = Path(workdir, "authority.pem")
     authority.write_text(authority_pem())
-    topic = f"loopitis-trusting-{uuid.uuid4().hex[:8]}"
-    env = stack_env(trusting_database, kafka_bootstrap, topic)
-    env["SSL_CERT_FILE"] = str(authority)
-    running = Stack(env, workdir, free_port())
-    running.env["LOOPITIS_PUBLIC_URL"] = running.base_url
-    try:
-        running.start_gateway()
-        running.start_consumer()
-        running.wait_for_partitions(6)
+    with started_stack(
+        trusting_database, kafka_bootstrap, workdir, SSL_CERT_FILE=str(authority)
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def parse_iso(text: str) -> datetime:

@@ -16,19 +16,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.accounting import account, deliveries_of
+from support.accounting import deliveries_of
 from support.failures import (
-    cancel_all,
     create_jobs,
     first_delivery_after,
     jobs_on,
     live_consumers,
     running_stack,
+    settle_and_account,
     start_consumers,
     terminate,
     wait_for_call_in_flight,
     wait_for_owners,
-    wait_until_settled,
 )
 from support.jobs import by_number, get_job
 from support.receiver import Receiver
@@ -47,16 +46,6 @@ async def failure_stack(
         yield running
 
 
-async def _settle_and_account(
-    api: httpx.AsyncClient, receiver: Receiver, job_ids: list[str]
-) -> None:
-    await cancel_all(api, job_ids)
-    await wait_until_settled(api, job_ids)
-    report = await account(api, receiver.calls, job_ids)
-    print(f"\n{report.table()}")
-    report.assert_clean()
-
-
 async def test_scale_out_moves_jobs_without_repeat_or_gap(
     failure_stack: tuple[Stack, httpx.AsyncClient], receiver: Receiver
 ) -> None:
@@ -73,7 +62,7 @@ async def test_scale_out_moves_jobs_without_repeat_or_gap(
     await asyncio.sleep(13)
 
     assert all(len(parts) == 3 for parts in shares.values()), shares
-    await _settle_and_account(api, receiver, job_ids)
+    await settle_and_account(api, receiver, job_ids)
     for job_id in job_ids:
         executions = by_number(await get_job(api, job_id)).values()
         assert len(executions) >= 3
@@ -110,7 +99,7 @@ async def test_sigkill_failover_resends_the_call_in_flight_once(
     record = by_number(await get_job(api, in_flight.job_id))[in_flight.number]
     assert record["attempt"] == 2 and record["outcome"] == "succeeded"
     await _assert_downtime_rule(api, moved)
-    await _settle_and_account(api, receiver, job_ids)
+    await settle_and_account(api, receiver, job_ids)
 
 
 async def test_sigterm_hands_over_after_finishing_calls(
@@ -141,7 +130,7 @@ async def test_sigterm_hands_over_after_finishing_calls(
     record = by_number(await get_job(api, in_flight.job_id))[in_flight.number]
     assert record["attempt"] == 1 and record["outcome"] == "succeeded"
     assert all(d.attempt == 1 for d in deliveries_of(receiver.calls, set(job_ids)))
-    await _settle_and_account(api, receiver, job_ids)
+    await settle_and_account(api, receiver, job_ids)
 
 
 async def test_all_consumers_down_then_back_no_burst_no_replay(
@@ -173,7 +162,7 @@ async def test_all_consumers_down_then_back_no_burst_no_replay(
         # six or more missed slots would arrive all at once). The documented
         # re-send of a call cut off by the kill (attempt 2) is not a new slot.
         assert len([a for a in arrivals if a < arrivals[0] + 2.0]) <= 3
-    await _settle_and_account(api, receiver, job_ids)
+    await settle_and_account(api, receiver, job_ids)
 
 
 async def _assert_downtime_rule(api: httpx.AsyncClient, job_ids: set[str]) -> None:

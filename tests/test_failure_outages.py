@@ -20,15 +20,14 @@ import pytest
 from loopitis.local.broker import LocalBroker
 from loopitis.local.ports import free_port
 from loopitis.local.postgres import LocalPostgres
-from support.accounting import account, deliveries_of
+from support.accounting import deliveries_of
 from support.database import create_database
 from support.failures import (
-    cancel_all,
     live_consumers,
     running_stack,
+    settle_and_account,
     start_consumers,
     wait_for_owners,
-    wait_until_settled,
 )
 from support.jobs import by_number, create_job, get_job, wait_for_status
 from support.receiver import Receiver
@@ -108,16 +107,6 @@ async def _wait_for_health(
     return body
 
 
-async def _settle_and_account(
-    api: httpx.AsyncClient, receiver: Receiver, job_ids: list[str]
-) -> None:
-    await cancel_all(api, job_ids)
-    await wait_until_settled(api, job_ids)
-    report = await account(api, receiver.calls, job_ids)
-    print(f"\n{report.table()}")
-    report.assert_clean()
-
-
 async def _wait_for_rejoin(stack: Stack, timeout_s: float) -> None:
     """Until the consumer was given partitions again by the restarted broker.
 
@@ -181,7 +170,7 @@ async def test_kafka_outage_keeps_accepting_and_runs_every_job(
         if d.arrived_at > canceled_at + 1.0
     ]
     assert late_calls == []
-    await _settle_and_account(api, receiver, [steady, to_cancel, during, after])
+    await settle_and_account(api, receiver, [steady, to_cancel, during, after])
 
 
 async def test_postgres_outage_answers_503_and_resumes(
@@ -235,4 +224,4 @@ async def test_postgres_outage_answers_503_and_resumes(
         if d.arrived_at > restarted_at
     ]
     assert resumed, "the job did not resume after Postgres came back"
-    await _settle_and_account(api, receiver, [job_id])
+    await settle_and_account(api, receiver, [job_id])

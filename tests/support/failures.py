@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from loopitis.messaging.events import partition_for
-from support.accounting import Delivery, deliveries_of
+from support.accounting import Delivery, account, deliveries_of
 from support.jobs import create_job
 from support.receiver import Receiver
 from support.stack import Stack, stack_env
@@ -163,3 +163,14 @@ async def terminate(process: subprocess.Popen[bytes], signum: int) -> float:
     if signum == signal.SIGKILL:
         await asyncio.to_thread(process.wait, 10)
     return sent_at
+
+
+async def settle_and_account(
+    api: httpx.AsyncClient, receiver: Receiver, job_ids: list[str]
+) -> None:
+    """Cancel the jobs, wait until nothing runs, then check every slot."""
+    await cancel_all(api, job_ids)
+    await wait_until_settled(api, job_ids)
+    report = await account(api, receiver.calls, job_ids)
+    print(f"\n{report.table()}")
+    report.assert_clean()

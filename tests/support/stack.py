@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +101,23 @@ class Stack:
             except httpx.TransportError:
                 time.sleep(0.1)
         raise AssertionError("gateway did not answer within 30 s")
+
+
+@contextlib.contextmanager
+def started_stack(
+    database_url: str, bootstrap: str, workdir: Path, **overrides: str
+) -> Iterator[Stack]:
+    """A gateway and one consumer with their own topic, owning all partitions."""
+    topic = f"loopitis-test-{uuid.uuid4().hex[:8]}"
+    running = Stack(stack_env(database_url, bootstrap, topic, **overrides), workdir)
+    running.env["LOOPITIS_PUBLIC_URL"] = running.base_url
+    try:
+        running.start_gateway()
+        running.start_consumer()
+        running.wait_for_partitions(int(running.env["LOOPITIS_KAFKA_PARTITIONS"]))
+        yield running
+    finally:
+        running.stop()
 
 
 def stack_env(
