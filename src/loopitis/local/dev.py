@@ -170,6 +170,7 @@ class _Supervisor:
         self.broker: LocalBroker | None = None
         self.gateway: _Child | None = None
         self.consumers: list[_Child] = []
+        self.metrics_ports: list[int] = []
 
     def run(self) -> int:
         try:
@@ -266,8 +267,15 @@ class _Supervisor:
         )
         self.gateway.start()
         for number in range(1, self.consumer_count + 1):
+            # Each consumer serves its own Prometheus metrics on a port of its own.
+            port = free_port()
+            self.metrics_ports.append(port)
+            consumer_environment = {**environment, "LOOPITIS_METRICS_PORT": str(port)}
             consumer = _Child(
-                f"consumer-{number}", self.commands.consumer, environment, self.output
+                f"consumer-{number}",
+                self.commands.consumer,
+                consumer_environment,
+                self.output,
             )
             consumer.start()
             self.consumers.append(consumer)
@@ -277,6 +285,11 @@ class _Supervisor:
             f"API        {self._api_url}",
             f"API docs   {self._api_url}/docs",
             f"dashboard  {self._api_url}/ui",
+            f"metrics    {self._api_url}/metrics (gateway and database figures)",
+            *(
+                f"           http://{LOOPBACK}:{port}/metrics (consumer-{number})"
+                for number, port in enumerate(self.metrics_ports, start=1)
+            ),
             f"user       {environment['LOOPITIS_USERNAME']}",
             f"password   {environment['LOOPITIS_PASSWORD']}",
             f"signing    {environment['LOOPITIS_SIGNING_SECRET']}",
