@@ -50,6 +50,7 @@ STATE_FILE = "state.json"
 _DEFAULT_DRAIN_MS = 15_000
 _GRACE_MARGIN_S = 5.0
 _WATCH_INTERVAL_S = 0.2
+_RESTART_DELAY_S = 2.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -301,6 +302,7 @@ class _Supervisor:
 
     def _watch(self) -> int:
         while not self.stop_requested.wait(_WATCH_INTERVAL_S):
+            self._restart_dead_consumers()
             failure = self._first_failure()
             if failure is not None:
                 self.output.say(f"{failure}; stopping everything else")
@@ -308,8 +310,31 @@ class _Supervisor:
         self.output.say("stop requested; shutting down")
         return 0
 
+    def _restart_dead_consumers(self) -> None:
+        """A consumer that exits is started again, as compose's restart policy
+        would; meanwhile the others take over its partitions."""
+        now = time.monotonic()
+        for index, consumer in enumerate(self.consumers):
+            exit_code = consumer.poll()
+            if exit_code is None:
+                continue
+            if consumer.exited_at is None:
+                consumer.exited_at = now
+                consumer.finish(now)
+                self.output.say(
+                    f"{consumer.name} exited with code {exit_code}; the other "
+                    f"consumers take its partitions; restarting it in "
+                    f"{_RESTART_DELAY_S:.0f} s"
+                )
+            if now - consumer.exited_at >= _RESTART_DELAY_S:
+                replacement = _Child(
+                    consumer.name, consumer.command, consumer.environment, self.output
+                )
+                replacement.start()
+                self.consumers[index] = replacement
+
     def _first_failure(self) -> str | None:
-        for child in [*self.consumers, *([self.gateway] if self.gateway else [])]:
+        for child in [self.gateway] if self.gateway else []:
             exit_code = child.poll()
             if exit_code is not None:
                 return f"{child.name} exited unexpectedly with code {exit_code}"
@@ -358,6 +383,7 @@ class _Child:
         self.output = output
         self._process: subprocess.Popen[bytes] | None = None
         self._pump: threading.Thread | None = None
+        self.exited_at: float | None = None
 
     def start(self) -> None:
         self._process = subprocess.Popen(
