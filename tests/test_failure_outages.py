@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from loopitis.local.broker import LocalBroker
@@ -225,3 +226,29 @@ async def test_postgres_outage_answers_503_and_resumes(
     ]
     assert resumed, "the job did not resume after Postgres came back"
     await settle_and_account(api, receiver, [job_id])
+
+
+async def test_health_answers_quickly_while_postgres_hangs(
+    outage_stack: tuple[Stack, httpx.AsyncClient], own_postgres: LocalPostgres
+) -> None:
+    """A frozen (not stopped) Postgres is reported down by /health within seconds."""
+    stack, _ = outage_stack
+    assert own_postgres.pid is not None
+    await _wait_for_health(stack, [], timeout_s=30)
+
+    server = psutil.Process(own_postgres.pid)
+    frozen = [server, *server.children(recursive=True)]
+    for process in frozen:
+        process.suspend()
+    try:
+        started = time.monotonic()
+        status, body = await _health(stack)
+        elapsed_s = time.monotonic() - started
+    finally:
+        for process in frozen:
+            process.resume()
+
+    assert status == 503 and body["down"] == ["postgres"], body
+    assert body["postgres"]["down_since"] is not None
+    assert elapsed_s < 5, f"/health took {elapsed_s:.1f} s"
+    await _wait_for_health(stack, [], timeout_s=30)
