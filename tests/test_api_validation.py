@@ -682,3 +682,62 @@ async def test_api_without_valid_credentials_unauthorized(
     assert response.headers["WWW-Authenticate"].startswith("Basic")
     assert response.json()["error"]["code"] == 401
     assert await count_jobs(db) == jobs_before
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (
+            '{"interval": "cow", "interval": "1h", "return_url": "http://a.invalid/"}',
+            "interval",
+        ),
+        (
+            '{"interval": "1h", "occurrences": 1, "occurrences": null, '
+            '"return_url": "http://a.invalid/"}',
+            "occurrences",
+        ),
+    ],
+    ids=["interval", "occurrences"],
+)
+async def test_create_duplicate_key_refused(
+    api: httpx.AsyncClient, db: asyncpg.Pool, text: str, field: str
+) -> None:
+    """A field given twice is a 400 naming it, never last-one-wins."""
+    before = await count_jobs(db)
+
+    response = await post_text(api, text)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == field
+    assert "more than once" in response.json()["error"]["message"]
+    assert await count_jobs(db) == before
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"],
+)
+async def test_create_body_not_sent_as_json_refused(
+    api: httpx.AsyncClient, db: asyncpg.Pool, content_type: str | None
+) -> None:
+    """Only application/json bodies are read (a form cannot post jobs): 415."""
+    before = await count_jobs(db)
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = b'{"interval": "1h", "return_url": "http://a.invalid/"}'
+
+    response = await api.post("/set/notifier", content=body, headers=headers)
+
+    assert response.status_code == 415, response.text
+    assert response.json()["error"]["field"] == "Content-Type"
+    assert await count_jobs(db) == before
+
+
+async def test_comment_unknown_field_refused(api: httpx.AsyncClient) -> None:
+    """A comment with a field other than executionId and comment is a 400 naming it."""
+    response = await api.post(
+        "/set/execution/comment",
+        json={"executionId": str(uuid.uuid4()), "comment": "hi", "extra": 1},
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "extra"

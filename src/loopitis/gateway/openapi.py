@@ -107,16 +107,17 @@ _ERROR_MEANINGS = {
     "403": "the signed link's token does not match this job and action",
     "404": "no such job or execution",
     "413": "the request body is larger than LOOPITIS_REQUEST_MAX_BYTES",
+    "415": "the request body is not sent as application/json",
     "431": "the request has more header fields than LOOPITIS_REQUEST_MAX_HEADERS",
     "503": "the database is unavailable; retry after the Retry-After seconds",
 }
 # The error answers each operation can give, by path; every one may also
 # answer 431 before any route runs.
 _ERRORS_BY_PATH = {
-    "/set/notifier": ("400", "401", "413", "503"),
+    "/set/notifier": ("400", "401", "413", "415", "503"),
     "/requests/get_list": ("400", "401", "403", "404", "503"),
     "/requests/cancel_task": ("400", "401", "403", "404", "503"),
-    "/set/execution/comment": ("400", "401", "404", "413", "503"),
+    "/set/execution/comment": ("400", "401", "404", "413", "415", "503"),
     "/health": (),
 }
 _AUTHENTICATED_ERRORS = ("400", "401", "404", "503")

@@ -26,6 +26,12 @@ class PayloadTooLarge(Exception):
         self.limit = limit
 
 
+class UnsupportedMediaType(Exception):
+    def __init__(self, media_type: str) -> None:
+        super().__init__(f"media type {media_type} is not JSON")
+        self.media_type = media_type
+
+
 class LinkForbidden(Exception):
     """A signed link whose token does not match its job and action."""
 
@@ -55,6 +61,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StorageUnavailable, _storage_down)  # type: ignore[arg-type]
     app.add_exception_handler(PayloadTooLarge, _too_large)  # type: ignore[arg-type]
     app.add_exception_handler(LinkForbidden, _forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(UnsupportedMediaType, _not_json)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _bad_parameters)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
 
@@ -90,6 +97,16 @@ async def _too_large(_: Request, exc: PayloadTooLarge) -> JSONResponse:
         "LOOPITIS_REQUEST_MAX_BYTES sets the limit",
     )
     return JSONResponse(body, status_code=413)
+
+
+async def _not_json(_: Request, exc: UnsupportedMediaType) -> JSONResponse:
+    body = error_body(
+        415,
+        f"the body must be sent as application/json, not {exc.media_type[:80]}",
+        "Content-Type",
+        "set the header Content-Type: application/json",
+    )
+    return JSONResponse(body, status_code=415)
 
 
 async def _forbidden(_: Request, exc: LinkForbidden) -> JSONResponse:

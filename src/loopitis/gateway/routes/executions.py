@@ -41,6 +41,12 @@ async def add_comment(
 def _parse(body: object) -> tuple[str, str]:
     if not isinstance(body, Mapping):
         raise InvalidField("body", "the request body must be a JSON object")
+    unknown = sorted(str(key) for key in body if key not in ("executionId", "comment"))
+    if unknown:
+        raise InvalidField(
+            unknown[0],
+            f"unknown field '{unknown[0][:80]}'; a comment has executionId and comment",
+        )
     raw_id, comment = body.get("executionId"), body.get("comment")
     if not isinstance(raw_id, str):
         raise InvalidField(

@@ -43,8 +43,9 @@ function refreshRelativeTimes() {
 function formBody(form) {
   const body = {};
   for (const [name, raw] of new FormData(form)) {
-    const value = raw.trim();
-    if (value === "") continue;
+    // The payload goes out exactly as typed; other fields lose stray spaces.
+    const value = name === "payload" ? raw : raw.trim();
+    if (value.trim() === "") continue;
     // Plain digits are sent as numbers, as a script would; anything else goes
     // as text so the API can say what is wrong with it.
     body[name] = name === "occurrences" && /^\d+$/.test(value) ? Number(value) : value;
