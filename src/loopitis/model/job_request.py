@@ -6,13 +6,17 @@ fixes its request in one round trip.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from loopitis.errors import InvalidField, InvalidRequest
 from loopitis.model.duration import parse_duration
+from loopitis.model.envelope import ENVELOPE_FIELDS
 from loopitis.model.job import (
+    BODY_METHODS,
     CALLBACK_METHODS,
     MAX_DURATION_MS,
     MAX_NAME_LENGTH,
@@ -70,9 +74,29 @@ def parse_job_request(body: object, limits: Limits) -> JobRequest:
             values[attribute] = check(body.get(field, ABSENT_DEFAULTS.get(field)))
         except InvalidField as problem:
             problems.append(problem)
+    if not problems:
+        problems += _query_clashes(values)
     if problems:
         raise InvalidRequest(problems)
     return JobRequest(**values)  # type: ignore[arg-type]
+
+
+def _query_clashes(values: dict[str, object]) -> list[InvalidField]:
+    """GET and DELETE callbacks append their fields to the URL's query; a URL
+    that already carries one of those names would hand receivers two values."""
+    if values["callback_type"] in BODY_METHODS:
+        return []
+    query = urlsplit(str(values["return_url"])).query
+    clashes = sorted({key for key, _ in parse_qsl(query)} & set(ENVELOPE_FIELDS))
+    if not clashes:
+        return []
+    return [
+        InvalidField(
+            "return_url",
+            f"return_url already has the query parameter '{clashes[0]}', which a "
+            f"{values['callback_type']} callback sets itself; remove it",
+        )
+    ]
 
 
 Check = Callable[[object], object]
@@ -213,6 +237,9 @@ def _url(
         raise InvalidField(
             field, f"{field} {_show(text)} contains spaces or control characters"
         )
+    problem = _host_problem(host, parts.port)
+    if problem:
+        raise InvalidField(field, f"{field} {_show(text)} {problem}")
     refusal = targets.refusal_for_url_host(host)
     if refusal is not None:
         raise InvalidField(
@@ -223,6 +250,25 @@ def _url(
             "LOOPITIS_ALLOWED_TARGETS or LOOPITIS_ALLOW_PRIVATE_TARGETS",
         )
     return text
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def _host_problem(host: str, port: int | None) -> str | None:
+    """Why a URL's host and port can never be called, or None."""
+    if port == 0:
+        return "has port 0, which nothing listens on"
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return None
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+        return f"has the host name '{host[:80]}', which is not a valid DNS name"
+    return None
 
 
 def _text(field: str, value: object) -> str:

@@ -143,12 +143,16 @@ class TargetPolicy:
 
     def refusal(self, host: str, address: IPAddress) -> str | None:
         """Why connecting to ``address`` (for ``host``) is refused, or None."""
-        if self.allow_private or self.host_allowed(host):
-            return None
-        if any(
+        if self.host_allowed(host) or any(
             address.version == network.version and address in network
             for network in self.allowed_networks
         ):
+            return None
+        # Cloud metadata hands out credentials: even a deployment that allows
+        # private targets reaches it only when it is allow-listed by name.
+        if _unwrapped(address) in METADATA_ADDRESSES:
+            return f"{address} is a cloud metadata address"
+        if self.allow_private:
             return None
         name = blocked_range(address)
         if name is None:
@@ -165,6 +169,19 @@ class TargetPolicy:
         if name in _LOCALHOST_NAMES or name.endswith(".localhost"):
             return self.refusal(host, ipaddress.IPv4Address("127.0.0.1"))
         return None
+
+
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(text)
+    for text in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+)
+
+
+def _unwrapped(address: IPAddress) -> IPAddress:
+    """An IPv4 address hidden in an IPv4-mapped IPv6 one, else the address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
 
 
 # The default: public addresses only, nothing allow-listed.
