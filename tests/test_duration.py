@@ -237,7 +237,7 @@ def test_parse_duration_message_for_too_large() -> None:
         ("cow", "does not start with a number"),
         ("", "is empty"),
         (True, "is a boolean"),
-        (0.4, "not a whole number"),
+        (0.4, "is a decimal number"),
         (float("inf"), "not a finite number"),
         (None, "null"),
         ([1], "an array"),

@@ -48,6 +48,9 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Recurring HTTP callbacks with a record of every execution.",
         lifespan=lifespan,
+        # A redirect would be built from the client's Host header; the one
+        # trailing-slash form the contract names has its own route.
+        redirect_slashes=False,
     )
     install_handlers(app)
     app.add_middleware(HeaderCountLimit, max_headers=settings.request_max_headers)

@@ -115,7 +115,9 @@ def _refuse_float(value: float, limits: _Field) -> InvalidField:
         )
 
     return limits.refuse(
-        repr(value), "is not a whole number of milliseconds", _EXAMPLES
+        repr(value),
+        "is a decimal number; give milliseconds as an integer, without a point",
+        _EXAMPLES,
     )
 
 

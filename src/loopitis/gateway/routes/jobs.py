@@ -89,8 +89,11 @@ async def get_list(
     return await _one_job(pool, job_id, before, limit)
 
 
-@router.api_route(
-    "/requests/cancel_task", methods=["GET", "POST"], summary="Cancel a job"
+@router.get(
+    "/requests/cancel_task", summary="Cancel a job", operation_id="cancel_task_get"
+)
+@router.post(
+    "/requests/cancel_task", summary="Cancel a job", operation_id="cancel_task_post"
 )
 async def cancel_task(
     request: Request,

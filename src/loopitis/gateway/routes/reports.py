@@ -139,6 +139,13 @@ def _percentile_json(row: dict[str, Any], name: str) -> dict[str, float | None]:
     return {f"p{p}": _round(row[f"{name}_p{p}"]) for p in (50, 95, 99)}
 
 
+def _cell(text: str) -> str:
+    """Client-chosen text that a spreadsheet would run as a formula is quoted."""
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
 def _csv(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -148,8 +155,8 @@ def _csv(rows: list[dict[str, Any]]) -> str:
         writer.writerow(
             [
                 str(row["id"]),
-                row["name"] or "",
-                row["target"] or "",
+                _cell(row["name"] or ""),
+                _cell(row["target"] or ""),
                 row["executions"],
                 *(row[o.value] for o in Outcome if o != Outcome.RUNNING),
                 "" if rate is None else rate,
