@@ -1,161 +1,234 @@
-"""Firing benchmark: one consumer process, a target rate of callbacks per second.
+"""Items 1, 2 and 5: firing rate and lateness of consumers, and the ceiling.
 
-For each target rate it inserts jobs whose intervals add up to that rate,
-lets one consumer fire them for a while, and reads from Postgres what
-happened: executions per second, and lateness (time the call started minus
-the slot's due time) percentiles. Everything runs on embedded servers.
-
-    python -m benchmarks.firing --rates 200,500,1000 --seconds 20
+A step stores jobs whose intervals add up to a target rate (their first slots
+spread evenly over one interval, so the load is smooth), lets the consumers
+fire them, and reads from Postgres the calls that started in the measured
+period: how many per second, and their lateness (``started_at - due_at``, the
+time the call left minus the slot's due time).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
+import dataclasses
+import re
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
+from benchmarks.stack import BenchStack, Lateness, cpu_seconds
 
-from loopitis.local.broker import LocalBroker
-from loopitis.local.ports import free_port
-from loopitis.local.postgres import LocalPostgres
-from loopitis.messaging.events import partition_for
-from loopitis.storage.migrate import alembic_config
-
-PARTITIONS = 24
 INTERVAL_MS = 1000
+LATENESS_GOAL_MS = 50.0
+# Calls of the first second are skipped: jobs are being adopted then.
+SETTLE_S = 1.0
+# Time after the measured period for the last calls to be recorded.
+DRAIN_S = 2.0
+ENVELOPE_LIKE_BODY = (
+    '{"parentRequestId":"5f0c2a57-8f4e-4d0e-b1d8-2f7c3c9d1e11",'
+    '"parentRequestName":null,"requestedTimes":null,"executionNumber":12,'
+    '"executionId":"a3a1f0de-5a3b-4f6e-9a3c-2d1b0e4f5a6b","payload":null,'
+    '"showRequest":"http://127.0.0.1:8080/requests/get_list?requestId=5f0c2a57'
+    '&token=0123456789abcdef0123456789abcdef01234567",'
+    '"cancelLink":"http://127.0.0.1:8080/requests/cancel_task?requestId=5f0c2a57'
+    '&token=0123456789abcdef0123456789abcdef01234567",'
+    '"scheduledAt":"2026-01-01T00:00:00.000Z"}'
+)
 
 
-async def _insert_jobs(url: str, count: int, sink_url: str) -> None:
-    connection = await asyncpg.connect(url)
+@dataclass
+class Step:
+    target_per_s: int
+    result: Lateness
+
+    @property
+    def kept_up(self) -> bool:
+        """Every slot offered was fired (a few edge slots aside)."""
+        return self.result.calls_per_s >= 0.97 * self.target_per_s
+
+    @property
+    def on_time(self) -> bool:
+        return self.kept_up and self.result.p99_ms <= LATENESS_GOAL_MS
+
+
+@dataclass
+class FiringReport:
+    ceiling_per_s: float
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def sustained(self) -> Step:
+        """The highest step kept up with, else the one that fired most."""
+        kept_up = [s for s in self.steps if s.kept_up]
+        if kept_up:
+            return max(kept_up, key=lambda s: s.target_per_s)
+        return max(self.steps, key=lambda s: s.result.calls_per_s)
+
+    @property
+    def best_on_time(self) -> Step | None:
+        on_time = [s for s in self.steps if s.on_time]
+        return max(on_time, key=lambda s: s.target_per_s) if on_time else None
+
+    def nearest(self, rate: float) -> Step:
+        return min(self.steps, key=lambda s: abs(s.target_per_s - rate))
+
+
+async def ceiling(stack: BenchStack, seconds: float) -> float:
+    """Calls/s of the aiohttp client alone against the sink, in one process."""
+    completed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.load",
+        stack.sink_url,
+        str(seconds),
+        "--body",
+        ENVELOPE_LIKE_BODY,
+        stdout=subprocess.PIPE,
+    )
+    out, _ = await completed.communicate()
+    figures = dict(re.findall(r"(\w+)=([\d.]+)", out.decode()))
+    return float(figures["ok"]) / float(figures["seconds"])
+
+
+async def step(
+    stack: BenchStack, rate: int, seconds: float, consumers: list[int]
+) -> Lateness:
+    """Fire ``rate`` callbacks/s for ``seconds`` with the running consumers;
+    also note the CPU share of consumers, Postgres and the sink meanwhile."""
+    start_s = await stack.insert_jobs(rate * INTERVAL_MS // 1000, INTERVAL_MS)
+    since_s = start_s + SETTLE_S
+    await asyncio.sleep(since_s - time.time())
+    roots = {"consumers": consumers, **stack.cpu_pids()}
+    before = {name: cpu_seconds(pids) for name, pids in roots.items()}
+    await asyncio.sleep(since_s + seconds - time.time())
+    used = {name: cpu_seconds(pids) - before[name] for name, pids in roots.items()}
+    await asyncio.sleep(DRAIN_S)
+    result = await stack.lateness(since_s, since_s + seconds)
+    result = dataclasses.replace(
+        result, cpu={name: busy / seconds for name, busy in used.items()}
+    )
+    await stack.clear_jobs()
+    await asyncio.sleep(1.0)  # calls still in flight finish, windows empty
+    return result
+
+
+async def firing(
+    stack: BenchStack,
+    ceiling_per_s: float,
+    seconds: float,
+    *,
+    profile_dir: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> FiringReport:
+    """Item 1: the highest rate one consumer keeps up with, by bisection over
+    the ceiling, then the rate the lateness goal is judged at (80% of it) and
+    the highest rate whose p99 lateness stays under 50 ms."""
+    report = FiringReport(ceiling_per_s)
+    consumer = stack.start_consumer(f"bench-{uuid.uuid4().hex[:8]}")
+
+    async def run_at(rate: int) -> Step:
+        profiler = _profile(consumer.pid, seconds + 5, profile_dir, rate)
+        outcome = Step(rate, await step(stack, rate, seconds, [consumer.pid]))
+        _finish_profile(profiler)
+        report.steps.append(outcome)
+        say(_describe(outcome))
+        return outcome
+
     try:
-        ids = [str(uuid.uuid4()) for _ in range(count)]
-        await connection.execute(
-            """
-            INSERT INTO jobs (id, return_url, callback_type, interval_ms, delay_ms,
-                accepted_at, partition, status, next_due_at)
-            SELECT id, $2, 'POST', $3, 0, at, p, 'PENDING', at
-            FROM (
-                SELECT id, p, now() + interval '3 seconds'
-                    + (n - 1) * ($3::float8 / $5) * interval '1 millisecond' AS at
-                FROM unnest($1::uuid[], $4::int[]) WITH ORDINALITY AS t(id, p, n)
-            ) spread
-            """,
-            ids,
-            sink_url,
-            INTERVAL_MS,
-            [partition_for(job_id, PARTITIONS) for job_id in ids],
-            count,
-        )
+        await stack.wait_owned([consumer])
+        low, high = 0, round(ceiling_per_s)
+        rate = _round(0.5 * high)
+        for _ in range(3):
+            kept_up = (await run_at(rate)).kept_up
+            low, high = (rate, high) if kept_up else (low, rate)
+            rate = _round((low + high) / 2)
+        if _round(high) not in [s.target_per_s for s in report.steps]:
+            await run_at(_round(high))
+        goal_rate = _round(0.8 * report.sustained.result.calls_per_s)
+        if goal_rate not in [s.target_per_s for s in report.steps]:
+            await run_at(goal_rate)
     finally:
-        await connection.close()
+        await stack.stop_processes([consumer])
+    return report
 
 
-async def _measure(url: str, since_s: float, until_s: float) -> dict[str, float]:
-    connection = await asyncpg.connect(url)
+def _round(rate: float) -> int:
+    return max(50, round(rate / 50) * 50)
+
+
+async def precision(stack: BenchStack, rate: int, seconds: float) -> Lateness:
+    """Item 2: a light, steady load on one consumer."""
+    group = f"bench-{uuid.uuid4().hex[:8]}"
+    consumer = stack.start_consumer(group)
     try:
-        row = await connection.fetchrow(
-            """
-            SELECT count(*) FILTER (WHERE outcome = 'succeeded') AS ok,
-                count(*) FILTER (WHERE outcome = 'missed') AS missed,
-                count(*) FILTER (WHERE outcome NOT IN ('succeeded', 'missed'))
-                    AS other,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY lateness) AS p50,
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY lateness) AS p99,
-                max(lateness) AS max
-            FROM (SELECT outcome, extract(epoch FROM started_at - due_at) * 1000
-                      AS lateness
-                  FROM executions
-                  WHERE due_at >= to_timestamp($1) AND due_at < to_timestamp($2)) e
-            """,
-            since_s,
-            until_s,
-        )
-        await connection.execute("UPDATE jobs SET status = 'CANCELED'")
-        await connection.execute("DELETE FROM executions")
+        await stack.wait_owned([consumer])
+        return await step(stack, rate, seconds, [consumer.pid])
     finally:
-        await connection.close()
-    assert row is not None
-    return {key: float(value or 0) for key, value in row.items()}
+        await stack.stop_processes([consumer])
 
 
-def _consumer_env(url: str, bootstrap: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "LOOPITIS_ENV": "development",
-        "LOOPITIS_DATABASE_URL": url,
-        "LOOPITIS_KAFKA_BOOTSTRAP": bootstrap,
-        "LOOPITIS_USERNAME": "bench",
-        "LOOPITIS_PASSWORD": "bench",
-        "LOOPITIS_PUBLIC_URL": "http://127.0.0.1:8080",
-        "LOOPITIS_KAFKA_PARTITIONS": str(PARTITIONS),
-        "LOOPITIS_CONSUMER_CONCURRENCY": "256",
-        "LOOPITIS_LOG_LEVEL": "WARNING",
-    }
+async def scale_out(
+    stack: BenchStack, counts: list[int], rate: int, seconds: float
+) -> dict[int, Lateness]:
+    """Item 5: the same overload on 1, 2, 4... consumers; calls/s achieved."""
+    results: dict[int, Lateness] = {}
+    for count in counts:
+        group = f"bench-{uuid.uuid4().hex[:8]}"
+        children = [stack.start_consumer(group) for _ in range(count)]
+        try:
+            await stack.wait_owned(children, timeout_s=90)
+            pids = [child.pid for child in children]
+            results[count] = await step(stack, rate, seconds, pids)
+        finally:
+            await stack.stop_processes(children)
+    return results
 
 
-async def _run(rates: list[int], seconds: float, workdir: Path) -> None:
-    postgres = LocalPostgres(workdir / "pg", free_port())
-    broker = LocalBroker(free_port())
-    postgres.start()
-    broker.start()
-    sink_port = free_port()
-    sink = subprocess.Popen([sys.executable, "-m", "benchmarks.sink", str(sink_port)])
-    consumer = None
-    try:
-        postgres.ensure_database("bench")
-        url = postgres.database_url("bench")
-        from alembic import command
-
-        sa_url = "postgresql+asyncpg://" + url.split("://", 1)[1]
-        await asyncio.to_thread(command.upgrade, alembic_config(sa_url), "head")
-        consumer = subprocess.Popen(
-            [sys.executable, "-m", "loopitis", "consumer"],
-            env=_consumer_env(url, broker.bootstrap),
-        )
-        await asyncio.sleep(8)  # group join on the local broker takes ~5 s
-        print("sink: aiohttp (asyncio) in its own process")
-        print(
-            f"{'target/s':>9} {'achieved/s':>11} {'missed':>7} {'other':>6} "
-            f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-        )
-        for rate in rates:
-            await _insert_jobs(
-                url, rate * INTERVAL_MS // 1000, f"http://127.0.0.1:{sink_port}/cb"
-            )
-            start = time.time() + 5  # skip the first slots: jobs are adopted then
-            await asyncio.sleep(5 + seconds + 3)
-            figures = await _measure(url, start, start + seconds)
-            print(
-                f"{rate:>9} {figures['ok'] / seconds:>11.0f} {figures['missed']:>7.0f} "
-                f"{figures['other']:>6.0f} {figures['p50']:>8.1f} "
-                f"{figures['p99']:>8.1f} {figures['max']:>8.1f}"
-            )
-    finally:
-        if consumer is not None:
-            consumer.terminate()
-            consumer.wait(timeout=30)
-        sink.terminate()
-        sink.wait()
-        broker.stop()
-        postgres.stop()
+def _describe(outcome: Step) -> str:
+    r = outcome.result
+    cpu = ", ".join(f"{name} {share:.0%}" for name, share in r.cpu.items())
+    return (
+        f"  firing {outcome.target_per_s}/s: {r.calls_per_s:.0f}/s, "
+        f"p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, max {r.max_ms:.1f} ms; "
+        f"cpu {cpu}"
+    )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rates", default="200,500,1000,2000")
-    parser.add_argument("--seconds", type=float, default=15.0)
-    args = parser.parse_args()
-    rates = [int(rate) for rate in args.rates.split(",")]
-    with tempfile.TemporaryDirectory(prefix="loopitis-bench-") as workdir:
-        asyncio.run(_run(rates, args.seconds, Path(workdir)))
+def _profile(
+    pid: int, seconds: float, profile_dir: Path | None, rate: int
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on the consumer during a step, when asked for (it costs CPU)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if profile_dir is None or not Path(spy).exists():
+        return None
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    duration = str(max(1, int(seconds)))
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            duration,
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(profile_dir / f"consumer-{rate}.txt"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
-if __name__ == "__main__":
-    main()
+def _finish_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is not None:
+        profiler.wait(timeout=60)

@@ -195,6 +195,8 @@ def _inflate_capped(head: bytes, encoding: str) -> bytes:
 
 
 def _reported_status(head: bytes) -> str | None:
+    if b"{" not in head:
+        return None  # only a JSON object carries a status; spares a failed parse
     try:
         document = json.loads(head)
     except (ValueError, RecursionError):

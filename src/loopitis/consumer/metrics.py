@@ -6,6 +6,7 @@ Labels are bounded: outcome (7 values), status class (``2xx`` .. ``5xx`` or
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -44,10 +45,16 @@ JOBS_SCHEDULED = Gauge(
 ALERTS = Counter("loopitis_alerts", "Alerts sent, by outcome", ["outcome"])
 
 
+@functools.cache
+def _callbacks(outcome: str, status: str) -> Counter:
+    # A few dozen label pairs at most; looking them up once spares a lock per call.
+    return CALLBACKS.labels(outcome, status)
+
+
 def observe_callback(
     outcome: str, http_status: int | None, duration_ms: float, lateness_ms: float
 ) -> None:
-    CALLBACKS.labels(outcome, status_class(http_status)).inc()
+    _callbacks(outcome, status_class(http_status)).inc()
     CALL_DURATION.observe(duration_ms / 1000)
     LATENESS.observe(max(lateness_ms, 0.0) / 1000)
 

@@ -70,6 +70,13 @@ class Recorder:
         alerts, self._alerts = self._alerts[:MAX_BATCH], self._alerts[MAX_BATCH:]
         try:
             await record_outcomes(self._pool, outcomes, alerts)
+        except asyncpg.TransactionRollbackError as exc:
+            # A deadlock or serialization failure with another writer of the
+            # same job rows: nothing was written, the next round writes it.
+            log.warning("outcome batch rolled back (%s); writing it again", exc)
+            self._outcomes[:0] = outcomes
+            self._alerts[:0] = alerts
+            return
         except StorageUnavailable as exc:
             self._postgres.mark_down(str(exc))
             # Put the batch back in front: order matters for the job counters.

@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
 MAX_CLAIM_BATCH = 1000
 REFILL_EVERY_S = 1.0
+# Slots are claimed this long before they are due, and the scheduler claims
+# at most every CLAIM_EVERY_S: one statement then covers every slot that fell
+# into the horizon meanwhile, instead of one round trip per slot under a
+# smooth load. Each claimed call waits for its due time in the dispatcher.
+CLAIM_AHEAD_MS = 100
+CLAIM_EVERY_S = 0.02
 
 
 def now_ms() -> int:
@@ -265,7 +271,8 @@ class Scheduler:
     # Firing ----------------------------------------------------------------
 
     async def run(self) -> None:
-        """Wait for the next due slot, claim everything due, fire, repeat."""
+        """Wait until a slot nears its due time, claim every such slot, fire them
+        (each call waits for its own due time), repeat."""
         while not self._stopping:
             wait_s = self._seconds_until_next()
             if wait_s > 0:
@@ -275,23 +282,34 @@ class Scheduler:
                 batch = self._collect_due()
                 if batch.claims or batch.ranges:
                     await self._claim_and_fire(batch)
+            await asyncio.sleep(CLAIM_EVERY_S)
 
     def _seconds_until_next(self) -> float:
         if not self._heap:
             return 1.0
-        return (self._heap[0][0] - now_ms()) / 1000
+        return (self._heap[0][0] - CLAIM_AHEAD_MS - now_ms()) / 1000
 
     def _collect_due(self) -> _Batch:
         batch = _Batch()
         now = now_ms()
-        while self._heap and self._heap[0][0] <= now:
+        horizon = now + CLAIM_AHEAD_MS
+        deferred: list[tuple[int, int, str]] = []
+        while self._heap and self._heap[0][0] <= horizon:
             if len(batch.claims) >= MAX_CLAIM_BATCH:
                 break
-            _, number, job_id = heapq.heappop(self._heap)
+            entry = heapq.heappop(self._heap)
+            due_ms, number, job_id = entry
             job = self._jobs.get(job_id)
             if job is None or job.next_number != number:
                 continue  # canceled, revoked, or an older entry of this job
+            if due_ms > now and self._dispatcher.is_in_flight(job_id):
+                # Whether the slot overlaps the job's previous call is decided
+                # at its due time, as if it had not been planned ahead.
+                deferred.append(entry)
+                continue
             self._plan(job, now, batch)
+        for entry in deferred:
+            heapq.heappush(self._heap, entry)
         return batch
 
     def _plan(self, job: OwnedJob, now: int, batch: _Batch) -> None:
@@ -331,6 +349,12 @@ class Scheduler:
             won = await store.claim_slots(
                 self._pool, batch.claims, batch.ranges, self._owner
             )
+        except asyncpg.TransactionRollbackError as exc:
+            # A deadlock with another writer of these job rows: nothing was
+            # claimed; plan the slots again at once.
+            log.warning("slot claim rolled back (%s); claiming again", exc)
+            self._retry_later(batch)
+            return
         except StorageUnavailable as exc:
             self._postgres.mark_down(str(exc))
             self._retry_later(batch)

@@ -7,6 +7,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+# One encoder for every body: json.dumps with options builds a new one per call.
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+# The names a callback carries, in the order they are sent.
+ENVELOPE_FIELDS = (
+    "parentRequestId",
+    "parentRequestName",
+    "requestedTimes",
+    "executionNumber",
+    "executionId",
+    "payload",
+    "showRequest",
+    "cancelLink",
+    "scheduledAt",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
@@ -36,7 +53,7 @@ class Envelope:
         }
 
     def json_body(self) -> bytes:
-        return json.dumps(self.fields(), ensure_ascii=False).encode()
+        return _encode_json(self.fields()).encode()
 
     def query_url(self, url: str) -> str:
         """``url`` with the fields appended to whatever query it already has."""

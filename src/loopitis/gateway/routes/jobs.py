@@ -15,6 +15,7 @@ from loopitis.gateway.deps import (
     PoolDep,
     PublisherDep,
     SettingsDep,
+    check_credentials,
     credentials_match,
     require_credentials,
 )
@@ -152,7 +153,7 @@ def _authorize(
         if not token_is_valid(settings.effective_link_secret, action, job_id, token):
             raise LinkForbidden
         return
-    require_credentials(request, settings)
+    check_credentials(request, settings)
     assert credentials_match(request, settings)
 
 
