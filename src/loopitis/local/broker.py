@@ -21,14 +21,12 @@ from aiokafka.errors import KafkaError
 from loopitis.local.ports import (
     LOOPBACK,
     LocalServerError,
-    accepts_connections,
     port_in_use,
 )
 from loopitis.local.server import LocalServer
 
 logger = logging.getLogger(__name__)
 
-_POLL_S = 0.05
 _METADATA_TIMEOUT_MS = 2_000
 
 
@@ -96,27 +94,19 @@ class LocalBroker(LocalServer):
             start_new_session=True,
         )
 
-    def _wait_until_ready(self, timeout_s: float) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            exit_code = self._process.poll()
-            if exit_code is not None:
-                self._forget_process()
-                raise LocalServerError(
-                    f"the broker on {self.bootstrap} exited with code {exit_code} "
-                    "while starting"
-                )
-            if accepts_connections(self.port, self.host) and self._answers_metadata():
-                return
-            time.sleep(_POLL_S)
-        self.kill()
-        raise LocalServerError(
+    def _exit_message(self, exit_code: int) -> str:
+        return (
+            f"the broker on {self.bootstrap} exited with code {exit_code} "
+            "while starting"
+        )
+
+    def _timeout_message(self, timeout_s: float) -> str:
+        return (
             f"the broker on {self.bootstrap} did not answer a metadata request "
             f"within {timeout_s:.0f} s"
         )
 
-    def _answers_metadata(self) -> bool:
+    def _is_ready(self) -> bool:
         # A worker thread owns its own event loop, so start() also works when
         # the caller already runs one (async tests, async fixtures).
         with ThreadPoolExecutor(max_workers=1) as worker:

@@ -21,7 +21,6 @@ from typing import NamedTuple
 from loopitis.local.ports import (
     LOOPBACK,
     LocalServerError,
-    accepts_connections,
     port_in_use,
 )
 from loopitis.local.server import LocalServer
@@ -48,7 +47,6 @@ LOG_FILE_NAME = "server.log"
 SERVER_SYSTEM_USER = "embedded_postgres"
 # Linux caps a unix socket path at 107 bytes; longer paths get no socket at all.
 _SOCKET_PATH_MAX = 100
-_POLL_S = 0.05
 
 
 class _Account(NamedTuple):
@@ -200,22 +198,14 @@ class LocalPostgres(LocalServer):
             return ""  # an empty -k means TCP only
         return str(self.data_dir)
 
-    def _wait_until_ready(self, timeout_s: float) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            exit_code = self._process.poll()
-            if exit_code is not None:
-                self._forget_process()
-                raise LocalServerError(
-                    f"PostgreSQL on {self.host}:{self.port} exited with code "
-                    f"{exit_code} while starting: {self._last_log_line()}"
-                )
-            if accepts_connections(self.port, self.host) and self._is_ready():
-                return
-            time.sleep(_POLL_S)
-        self.kill()
-        raise LocalServerError(
+    def _exit_message(self, exit_code: int) -> str:
+        return (
+            f"PostgreSQL on {self.host}:{self.port} exited with code "
+            f"{exit_code} while starting: {self._last_log_line()}"
+        )
+
+    def _timeout_message(self, timeout_s: float) -> str:
+        return (
             f"PostgreSQL on {self.host}:{self.port} was not ready after "
             f"{timeout_s:.0f} s; see {self.log_path}"
         )

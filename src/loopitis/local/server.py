@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from typing import IO, Self
 
-from loopitis.local.ports import end_process_group
+from loopitis.local.ports import (
+    LocalServerError,
+    accepts_connections,
+    end_process_group,
+)
+
+_POLL_S = 0.05
 
 
 class LocalServer:
@@ -18,6 +25,9 @@ class LocalServer:
     # How a clean stop is asked for, and whether only the leader gets it.
     stop_signal = signal.SIGTERM
     stop_leader_only = False
+
+    port: int
+    host: str
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
@@ -62,6 +72,32 @@ class LocalServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def _wait_until_ready(self, timeout_s: float) -> None:
+        """Poll until the server answers; a server that exits or stays silent
+        past ``timeout_s`` is an error that says why."""
+        assert self._process is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            exit_code = self._process.poll()
+            if exit_code is not None:
+                message = self._exit_message(exit_code)
+                self._forget_process()
+                raise LocalServerError(message)
+            if accepts_connections(self.port, self.host) and self._is_ready():
+                return
+            time.sleep(_POLL_S)
+        self.kill()
+        raise LocalServerError(self._timeout_message(timeout_s))
+
+    def _is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def _exit_message(self, exit_code: int) -> str:
+        raise NotImplementedError
+
+    def _timeout_message(self, timeout_s: float) -> str:
+        raise NotImplementedError
 
     def _forget_process(self) -> None:
         self._process = None
