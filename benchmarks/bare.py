@@ -33,6 +33,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=75,
     )
 
 

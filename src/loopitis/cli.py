@@ -80,6 +80,10 @@ def _gateway(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        # Longer than the idle timeout of clients and load balancers (often
+        # 60 s): with uvicorn's 5 s, a client reusing a connection at that
+        # moment races the server closing it and gets no answer.
+        timeout_keep_alive=75,
     )
     return 0
 
